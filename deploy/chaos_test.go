@@ -1,0 +1,69 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/chaos"
+)
+
+// TestComposeChaos is the container-level robustness run (make
+// chaos-docker; CI runs it when a Docker engine answers): the Compose
+// cluster under real engine faults — docker kill/start, docker
+// pause/unpause, docker network disconnect/connect — plus the nodes' own
+// fault API for asymmetric cuts and apply lag, driven from the host with the
+// SDK workload and judged by the same checks as the process-level runs.
+func TestComposeChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("container robustness run")
+	}
+	dockerAvailable(t)
+	buildImage(t)
+	abs, err := filepath.Abs("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := chaos.DockerConfig{
+		ComposeFile: abs,
+		Project:     fmt.Sprintf("keyraftchaos%d", rand.IntN(1_000_000)),
+		Ports:       []int{freePort(t), freePort(t), freePort(t)},
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("docker-compose", "-p", cfg.Project, "-f", cfg.ComposeFile, "down", "-v", "--remove-orphans", "-t", "5")
+		cmd.Env = append(os.Environ(), "KEYRAFT_NET_PREFIX="+cfg.NetPrefix)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("compose down: %v\n%s", err, out)
+		}
+	})
+	seed := uint64(20261124)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := chaos.Run(ctx, chaos.Config{
+		Docker: &cfg, Seed: seed, Clients: 4,
+		Warmup: 3 * time.Second, Faults: 15 * time.Second, Cooldown: 3 * time.Second,
+		FaultKinds: []string{"partition-minority", "partition-leader", "kill", "kill-leader", "pause", "asymmetric", "apply-lag"},
+		Dir:        t.TempDir(),
+		Progress:   testLog{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Summary())
+	if !rep.Passed {
+		logs, _ := exec.Command("docker-compose", "-p", cfg.Project, "-f", cfg.ComposeFile, "logs", "--no-color", "--tail", "80").CombinedOutput()
+		t.Fatalf("robustness violations in the container run (seed %d); container logs:\n%s", seed, logs)
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
