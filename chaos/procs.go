@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,18 +24,24 @@ type node struct {
 	id                 string
 	dir                string
 	http, raft, gossip string
-	args               []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	// served: the node has been up once, so its addresses are in the raft
+	// configuration and must not change.
+	served bool
+	// logFrom is the size of keyraft.log when the process last started.
+	logFrom int64
 }
 
 // procCluster starts and controls the agent processes.
 type procCluster struct {
-	bin   string
-	nodes []*node
+	bin     string
+	sealKey string
+	extra   []string
+	nodes   []*node
 }
 
 func freeTCPUDPPort() (string, error) {
@@ -63,31 +70,127 @@ func newProcCluster(bin, dir string, n int, extra []string) (*procCluster, error
 	if out, err := exec.Command(bin, "keygen", "-out", sealKey, "-keep").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("keygen: %v: %s", err, out)
 	}
-	var seeds []string
+	c.sealKey, c.extra = sealKey, extra
 	for i := 1; i <= n; i++ {
 		nd := &node{id: "n" + strconv.Itoa(i), dir: filepath.Join(dir, "n"+strconv.Itoa(i))}
-		for _, p := range []*string{&nd.http, &nd.raft, &nd.gossip} {
-			addr, err := freeTCPUDPPort()
-			if err != nil {
-				return nil, err
-			}
-			*p = addr
+		if err := nd.pickPorts(); err != nil {
+			return nil, err
 		}
-		seeds = append(seeds, nd.gossip)
 		c.nodes = append(c.nodes, nd)
-	}
-	for _, nd := range c.nodes {
-		nd.args = append([]string{"agent",
-			"-node-id", nd.id, "-data-dir", nd.dir,
-			"-http-addr", nd.http, "-raft-addr", nd.raft, "-gossip-addr", nd.gossip,
-			"-join", strings.Join(seeds, ","), "-bootstrap-expect", strconv.Itoa(n),
-			"-seal-key-file", sealKey, "-leave-on-terminate=false",
-		}, extra...)
 	}
 	return c, nil
 }
 
+// pickPorts gives the node fresh loopback addresses from the kernel.
+func (nd *node) pickPorts() error {
+	for _, p := range []*string{&nd.http, &nd.raft, &nd.gossip} {
+		addr, err := freeTCPUDPPort()
+		if err != nil {
+			return err
+		}
+		*p = addr
+	}
+	return nil
+}
+
+// args is the agent command line of nd.
+func (c *procCluster) args(nd *node) []string {
+	var seeds []string
+	for _, o := range c.nodes {
+		seeds = append(seeds, o.gossip)
+	}
+	return append([]string{"agent",
+		"-node-id", nd.id, "-data-dir", nd.dir,
+		"-http-addr", nd.http, "-raft-addr", nd.raft, "-gossip-addr", nd.gossip,
+		"-join", strings.Join(seeds, ","), "-bootstrap-expect", strconv.Itoa(len(c.nodes)),
+		"-seal-key-file", c.sealKey, "-leave-on-terminate=false",
+	}, c.extra...)
+}
+
+var errAddrInUse = errors.New("address already in use")
+
+// start starts the node's process unless it runs, and waits until it
+// answers /v1/status. Its ports were picked from the kernel and closed
+// again, so another process's outgoing connection may hold one by now
+// (ephemeral ports share the range): a node that never served picks new
+// ports and tries again; a restarted node keeps its addresses, which are in
+// the raft configuration, and waits for them to be free.
 func (c *procCluster) start(nd *node) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := c.spawn(nd)
+		if err == nil {
+			err = c.waitUp(nd, deadline)
+		}
+		if !errors.Is(err, errAddrInUse) || time.Now().After(deadline) {
+			return err
+		}
+		nd.mu.Lock()
+		if !nd.served {
+			if err := nd.pickPorts(); err != nil {
+				nd.mu.Unlock()
+				return err
+			}
+		}
+		nd.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitUp waits until nd answers /v1/status (nil), its process exits
+// (errAddrInUse when it could not bind, another error otherwise), or the
+// deadline passes (nil: the runner's convergence checks judge it).
+func (c *procCluster) waitUp(nd *node, deadline time.Time) error {
+	nd.mu.Lock()
+	exited, logFrom := nd.exited, nd.logFrom
+	nd.mu.Unlock()
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			out := nd.logSince(logFrom)
+			if strings.Contains(out, "address already in use") {
+				return fmt.Errorf("%s: %w", nd.id, errAddrInUse)
+			}
+			return fmt.Errorf("%s exited at start: %s", nd.id, tailString(out, 2000))
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := nd.status(ctx)
+		cancel()
+		if err == nil {
+			nd.mu.Lock()
+			nd.served = true
+			nd.mu.Unlock()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// logSince is what the node's log gained after offset.
+func (nd *node) logSince(offset int64) string {
+	f, err := os.Open(filepath.Join(nd.dir, "keyraft.log"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	return string(b)
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// spawn starts the node's process unless it runs.
+func (c *procCluster) spawn(nd *node) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd != nil {
@@ -104,7 +207,10 @@ func (c *procCluster) start(nd *node) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.bin, nd.args...)
+	if fi, err := logf.Stat(); err == nil {
+		nd.logFrom = fi.Size()
+	}
+	cmd := exec.Command(c.bin, c.args(nd)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

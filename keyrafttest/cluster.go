@@ -3,15 +3,16 @@ package keyrafttest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,9 +113,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 	base := t.TempDir()
 	for i := 0; i < opts.Nodes; i++ {
 		n := &Node{ID: "n" + strconv.Itoa(i+1), Index: i, DataDir: filepath.Join(base, "n"+strconv.Itoa(i+1))}
-		n.httpAddr = freeTCP(t)
-		n.raftAddr = freeTCP(t)
-		n.gossip = freeTCPAndUDP(t)
 		c.Nodes = append(c.Nodes, n)
 	}
 	t.Cleanup(func() {
@@ -166,19 +164,32 @@ func (c *Cluster) WaitForGrantTokens(timeout time.Duration) {
 	c.t.Fatalf("the grant token secret did not reach every node within %s", timeout)
 }
 
+// startNode starts n. On its first start a node binds port 0 everywhere and
+// keeps the ports the kernel gave it (picking free ports beforehand and
+// closing them races with other processes' outgoing connections, which
+// draw from the same ephemeral range). A restart must come back on the same
+// addresses, which are in the raft configuration and in the other nodes'
+// seeds, so it waits a little while one of them is still taken.
 func (c *Cluster) startNode(n *Node, bootstrapExpect int) {
 	c.t.Helper()
+	fresh := n.httpAddr == ""
+	httpAddr, raftAddr, gossipAddr := n.httpAddr, n.raftAddr, n.gossip
+	if fresh {
+		httpAddr, raftAddr, gossipAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	}
 	var seeds []string
 	for _, o := range c.Nodes {
-		seeds = append(seeds, o.gossip)
+		if o != n && o.gossip != "" {
+			seeds = append(seeds, o.gossip)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: c.opts.LogLevel}))
-	a, err := agent.Start(agent.Config{
+	cfg := agent.Config{
 		NodeID:             n.ID,
 		DataDir:            n.DataDir,
-		HTTPAddr:           n.httpAddr,
-		RaftAddr:           n.raftAddr,
-		GossipAddr:         n.gossip,
+		HTTPAddr:           httpAddr,
+		RaftAddr:           raftAddr,
+		GossipAddr:         gossipAddr,
 		Join:               seeds,
 		BootstrapExpect:    bootstrapExpect,
 		Region:             c.opts.Region,
@@ -203,9 +214,18 @@ func (c *Cluster) startNode(n *Node, bootstrapExpect int) {
 		Credentials:          c.opts.Credentials,
 		Quotas:               c.opts.Quotas,
 		Logger:               logger,
-	})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	a, err := agent.Start(cfg)
+	for err != nil && !fresh && errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		a, err = agent.Start(cfg)
+	}
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.ID, err)
+	}
+	if fresh {
+		n.httpAddr, n.raftAddr, n.gossip = a.HTTPAddr(), a.Node().RaftAddr(), a.Node().GossipAddr()
 	}
 	n.mu.Lock()
 	n.agent = a
@@ -420,35 +440,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
-}
-
-func freeTCP(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// freeTCPAndUDP finds a port free for both protocols: memberlist gossips
-// over UDP and TCP on the same port.
-func freeTCPAndUDP(t testing.TB) string {
-	t.Helper()
-	for attempt := 0; attempt < 50; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return ""
 }
