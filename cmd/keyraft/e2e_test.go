@@ -73,9 +73,20 @@ func (l *lockedBuffer) String() string {
 }
 
 // freeBasePort finds a base port whose API, Raft and gossip ports are free.
+// `keyraft dev` needs three contiguous ranges, which the kernel cannot hand
+// out, so the base is drawn below the kernel's ephemeral range: outgoing
+// connections never take those ports between this check and the bind.
 func freeBasePort(t *testing.T, nodes int) int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				low = v
+			}
+		}
+	}
 	for attempt := 0; attempt < 100; attempt++ {
-		base := 20000 + rand.IntN(30000)
+		base := 10000 + rand.IntN(low-10000-200-nodes)
 		ok := true
 		for i := 0; i < nodes && ok; i++ {
 			for _, p := range []int{base + i, base + 100 + i, base + 200 + i} {
@@ -102,7 +113,24 @@ func freeBasePort(t *testing.T, nodes int) int {
 	return 0
 }
 
+// startDev starts `keyraft dev` and waits for its "Cluster ready". Another
+// test's listener may still take one of its ports after freeBasePort
+// checked it; then it tries again on another range.
 func startDev(t *testing.T, nodes int, extra ...string) *devCluster {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		d, err := tryStartDev(t, nodes, extra...)
+		if err == nil {
+			return d
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") && !strings.Contains(err.Error(), "pick another -base-port") {
+			t.Fatal(err)
+		}
+		t.Logf("keyraft dev could not bind its ports; trying another range: %v", err)
+	}
+}
+
+func tryStartDev(t *testing.T, nodes int, extra ...string) (*devCluster, error) {
 	t.Helper()
 	base := freeBasePort(t, nodes)
 	d := &devCluster{t: t, dataDir: t.TempDir(), out: &lockedBuffer{}, done: make(chan struct{})}
@@ -113,21 +141,23 @@ func startDev(t *testing.T, nodes int, extra ...string) *devCluster {
 		t.Fatal(err)
 	}
 	go func() { d.cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
+	nodeLogs := func() string {
+		var b strings.Builder
+		for i := 1; i <= nodes; i++ {
+			logData, _ := os.ReadFile(filepath.Join(d.dataDir, fmt.Sprintf("n%d", i), "keyraft.log"))
+			fmt.Fprintf(&b, "n%d log (tail):\n%s\n", i, tail(string(logData), 3000))
+		}
+		return b.String()
+	}
+	stop := func() {
 		d.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-d.done:
 		case <-time.After(30 * time.Second):
 			d.cmd.Process.Kill()
+			<-d.done
 		}
-		if t.Failed() {
-			t.Logf("keyraft dev output:\n%s", d.out.String())
-			for i := 1; i <= nodes; i++ {
-				logData, _ := os.ReadFile(filepath.Join(d.dataDir, fmt.Sprintf("n%d", i), "keyraft.log"))
-				t.Logf("n%d log (tail):\n%s", i, tail(string(logData), 3000))
-			}
-		}
-	})
+	}
 	for i := 0; i < nodes; i++ {
 		d.apis = append(d.apis, fmt.Sprintf("http://127.0.0.1:%d", base+i))
 	}
@@ -135,15 +165,23 @@ func startDev(t *testing.T, nodes int, extra ...string) *devCluster {
 	for !strings.Contains(d.out.String(), "Cluster ready") {
 		select {
 		case <-d.done:
-			t.Fatalf("keyraft dev exited: %s", d.out.String())
+			return nil, fmt.Errorf("keyraft dev exited: %s\n%s", d.out.String(), nodeLogs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("keyraft dev not ready: %s", d.out.String())
+			stop()
+			return nil, fmt.Errorf("keyraft dev not ready: %s\n%s", d.out.String(), nodeLogs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return d
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("keyraft dev output:\n%s", d.out.String())
+			t.Log(nodeLogs())
+		}
+	})
+	return d, nil
 }
 
 func tail(s string, n int) string {
