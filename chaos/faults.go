@@ -152,10 +152,14 @@ func (in *injector) apply(ctx context.Context, kind string, d time.Duration) (he
 		if err := x.fault(ctx, "POST", "/pause-apply", map[string]any{"for": d.String()}); err != nil {
 			return nil, "", err
 		}
-		return clearAll(x), fmt.Sprintf("%s stops applying for %s", x.id, d), nil
+		return clearAll(x), x.id + " stops applying the log", nil
 	case "double":
+		// Two different kinds: the same one twice (SIGKILL n2 + SIGKILL n2)
+		// would be a single fault.
 		simple := FaultKinds[:len(FaultKinds)-1]
-		k1, k2 := simple[in.rng.IntN(len(simple))], simple[in.rng.IntN(len(simple))]
+		i1 := in.rng.IntN(len(simple))
+		i2 := (i1 + 1 + in.rng.IntN(len(simple)-1)) % len(simple)
+		k1, k2 := simple[i1], simple[i2]
 		h1, d1, err := in.apply(ctx, k1, d)
 		if err != nil {
 			return nil, "", err
