@@ -37,6 +37,7 @@ const ClusterAuthKeySize = 32
 const (
 	purposeHTTPToken = "keyraft/cluster/internal-http-token/v1"
 	purposeGossipKey = "keyraft/cluster/gossip-key/v1"
+	purposeRaftCA    = "keyraft/cluster/raft-tls-ca/v1"
 )
 
 // Config configures one cluster node. Zero values take the documented

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,18 +18,46 @@ import (
 
 // raftStream is the raft StreamLayer: a TCP listener whose connections must
 // start with keyraft's preamble (the dialling node's ID) and a dialer that
-// sends it. Both go through faults.Net, which applies Config.Faults (if any)
-// per peer.
+// sends it, both through faults.Net, which applies Config.Faults (if any)
+// per peer. After the preamble the connection is mutual TLS with the
+// cluster CA (raft_tls.go).
 type raftStream struct {
 	*faults.Listener
 	advertise net.Addr
 	net       *faults.Net
+	tls       *raftTLS
 }
 
 var _ raft.StreamLayer = (*raftStream)(nil)
 
 func (s *raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return s.net.Dial(faults.ChannelRaft, string(address), timeout)
+	c, err := s.net.Dial(faults.ChannelRaft, string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, s.tls.client)
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: dial %s: %w", errRaftTLS, address, err)
+	}
+	return tc, nil
+}
+
+// Accept hands raft a TLS server connection; its handshake runs on raft's
+// first read, in raft's per-connection goroutine, so a slow or bogus peer
+// never holds up the accept loop.
+func (s *raftStream) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Server(c, s.tls.server), nil
 }
 
 // Addr is the advertised address (what raft puts in the configuration).
@@ -80,7 +109,12 @@ func (n *Node) newRaftTransport() (*raft.NetworkTransport, error) {
 		ln.Close()
 		return nil, err
 	}
-	stream := &raftStream{Listener: n.net.Listen(ln, faults.ChannelRaft), advertise: advertise, net: n.net}
+	rt, err := newRaftTLS(n.cfg.ClusterAuthKey, n.cfg.NodeID)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	stream := &raftStream{Listener: n.net.Listen(ln, faults.ChannelRaft), advertise: advertise, net: n.net, tls: rt}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: raftMaxPool,
