@@ -180,7 +180,7 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) (out []byte, index ui
 
 // forward POSTs cmd to the leader's internal apply endpoint.
 func (n *Node) forward(ctx context.Context, leader, apiAddr string, cmd []byte) (out []byte, index uint64, retry bool, err error) {
-	req, err := n.internalRequest(ctx, http.MethodPost, "http://"+apiAddr+"/v1/internal/apply", bytes.NewReader(cmd))
+	req, err := n.internalRequest(ctx, http.MethodPost, "http://"+apiAddr+"/v1/internal/apply", cmd)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("cluster: forward to %s: %w", leader, err)
 	}
@@ -205,7 +205,7 @@ func (n *Node) forward(ctx context.Context, leader, apiAddr string, cmd []byte) 
 	case http.StatusServiceUnavailable: // not leader / shutting down: not applied
 		return nil, 0, true, fmt.Errorf("leader %s: %s", leader, errorText(body))
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, 0, false, fmt.Errorf("cluster: leader %s refused our cluster auth token (ClusterAuthKey mismatch?)", leader)
+		return nil, 0, false, fmt.Errorf("cluster: leader %s refused our request signature (ClusterAuthKey mismatch, or clocks apart?)", leader)
 	case http.StatusRequestEntityTooLarge:
 		return nil, 0, false, fmt.Errorf("cluster: command larger than %d bytes", maxCommandSize)
 	default:

@@ -552,30 +552,49 @@ func TestThreeNodes(t *testing.T) {
 		}
 	}
 
-	// Internal endpoints refuse missing (401) and wrong (403) tokens.
+	// Internal endpoints refuse requests without a signature (401) and with
+	// a wrong, stale or replayed one (403).
+	ours, theirs := newRequestSigner(c.key), newRequestSigner(bytes.Repeat([]byte{8}, 32))
 	for _, path := range []string{"/v1/internal/peers", "/v1/internal/apply", "/v1/internal/remove?id=node1"} {
 		method := http.MethodPost
 		if strings.Contains(path, "peers") {
 			method = http.MethodGet
 		}
-		for token, code := range map[string]int{"": 401, "nope": 403, InternalAuthToken(bytes.Repeat([]byte{8}, 32)): 403} {
+		send := func(what string, code int, prepare func(*http.Request)) {
+			t.Helper()
 			req, _ := http.NewRequest(method, "http://"+leader.apiAddr+path, strings.NewReader("x"))
-			if token != "" {
-				req.Header.Set(AuthHeader, token)
-			}
+			prepare(req)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
 			if resp.StatusCode != code {
-				t.Fatalf("%s %s with token %q: HTTP %d, want %d", method, path, token, resp.StatusCode, code)
+				t.Fatalf("%s %s %s: HTTP %d, want %d", method, path, what, resp.StatusCode, code)
 			}
 		}
+		send("unsigned", 401, func(*http.Request) {})
+		send("with a bearer token", 403, func(r *http.Request) { r.Header.Set(AuthHeader, "nope") })
+		send("signed with another key", 403, func(r *http.Request) { theirs.sign(r, []byte("x"), time.Now()) })
+		send("signed two minutes ago", 403, func(r *http.Request) { ours.sign(r, []byte("x"), time.Now().Add(-2*time.Minute)) })
+		send("signed over another body", 403, func(r *http.Request) { ours.sign(r, []byte("y"), time.Now()) })
+		var recorded string
+		send("signed, for a path it was not signed for", 403, func(r *http.Request) {
+			other, _ := http.NewRequest(method, "http://"+leader.apiAddr+"/v1/internal/other", nil)
+			ours.sign(other, []byte("x"), time.Now())
+			r.Header.Set(AuthHeader, other.Header.Get(AuthHeader))
+		})
+		if method == http.MethodGet {
+			send("signed", 200, func(r *http.Request) {
+				ours.sign(r, []byte("x"), time.Now())
+				recorded = r.Header.Get(AuthHeader)
+			})
+			send("replayed", 403, func(r *http.Request) { r.Header.Set(AuthHeader, recorded) })
+		}
 	}
-	// With the right token, peers answers.
+	// Signed, peers answers.
 	req, _ := http.NewRequest(http.MethodGet, "http://"+fol.apiAddr+"/v1/internal/peers", nil)
-	req.Header.Set(AuthHeader, InternalAuthToken(c.key))
+	ours.sign(req, nil, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -934,7 +953,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	// Derived secrets differ per purpose and are 32 bytes.
 	k := bytes.Repeat([]byte{1}, 32)
-	if g := gossipKey(k); len(g) != 32 || InternalAuthToken(k) == fmt.Sprintf("%x", g) {
+	if g := gossipKey(k); len(g) != 32 || bytes.Equal(newRequestSigner(k).key, g) {
 		t.Fatal("derived keys")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,8 +24,8 @@ const (
 	DefaultReconcileInterval        = time.Second
 )
 
-// AuthHeader is the HTTP header that carries the internal-endpoint token
-// (see InternalAuthToken).
+// AuthHeader is the HTTP header that carries an internal request's
+// signature (internalauth.go).
 const AuthHeader = "X-Keyraft-Cluster-Auth"
 
 // ClusterAuthKeySize is the required length of Config.ClusterAuthKey.
@@ -35,7 +34,7 @@ const ClusterAuthKeySize = 32
 // Purposes of the HMAC-SHA256 derivations from Config.ClusterAuthKey. They are
 // part of the wire contract between nodes: changing them is a breaking change.
 const (
-	purposeHTTPToken = "keyraft/cluster/internal-http-token/v1"
+	purposeHTTPSign  = "keyraft/cluster/internal-http-signing/v1"
 	purposeGossipKey = "keyraft/cluster/gossip-key/v1"
 	purposeRaftCA    = "keyraft/cluster/raft-tls-ca/v1"
 )
@@ -201,14 +200,6 @@ func deriveKey(master []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, master)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
-}
-
-// InternalAuthToken returns the value of the AuthHeader header that the
-// internal endpoints expect for the given cluster auth key (hex of
-// HMAC-SHA256(key, internal-http-token purpose)). Tools that call the internal
-// endpoints use it; the key itself never travels.
-func InternalAuthToken(clusterAuthKey []byte) string {
-	return hex.EncodeToString(deriveKey(clusterAuthKey, purposeHTTPToken))
 }
 
 // gossipKey returns memberlist's 32-byte SecretKey (AES-256-GCM).

@@ -1,8 +1,8 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +25,9 @@ import (
 //	POST /v1/internal/apply    forwarded write, body = command (auth, ≤ 4 MiB)
 //	POST /v1/internal/remove?id=X  leader removes server X (auth)
 //
-// Internal endpoints require the AuthHeader header with InternalAuthToken:
-// missing → 401, wrong → 403. Errors are JSON {"error": "..."}; 503 means
+// Internal endpoints require a request signed by a node of the cluster
+// (AuthHeader, internalauth.go): missing → 401, wrong, stale or replayed
+// → 403. Errors are JSON {"error": "..."}; 503 means
 // "not applied, try the leader again". With Config.Faults, requests to the
 // internal endpoints from a peer (faults.FromHeader) this node has an
 // inbound cut from are dropped, and latency rules delay the answers.
@@ -53,17 +54,25 @@ func (n *Node) Handler() http.Handler {
 	return mux
 }
 
+// auth reads the body (the signature covers it), verifies the request's
+// signature and hands the body on.
 func (n *Node) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := r.Header.Get(AuthHeader)
-		if got == "" {
-			jsonhttp.Error(w, http.StatusUnauthorized, "missing "+AuthHeader+" header")
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandSize))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				jsonhttp.Error(w, http.StatusRequestEntityTooLarge, "command too large")
+				return
+			}
+			jsonhttp.Error(w, http.StatusBadRequest, "read body: "+err.Error())
 			return
 		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(n.token)) != 1 {
-			jsonhttp.Error(w, http.StatusForbidden, "invalid cluster auth token")
+		if code, msg := n.signer.verify(r, body, time.Now()); code != 0 {
+			jsonhttp.Error(w, code, msg)
 			return
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		h(w, r)
 	}
 }

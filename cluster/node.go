@@ -61,7 +61,7 @@ type Node struct {
 	store      *raftboltdb.BoltStore
 	ml         *memberlist.Memberlist
 	members    *memberTable
-	token      string
+	signer     *requestSigner
 	fsmIndex   appliedIndexer // nil unless the FSM tracks its applied index
 	quorumAt   atomic.Int64   // unix ns of the last confirmed quorum contact as leader
 	raftAddr   string
@@ -139,7 +139,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		cfg:        cfg,
 		log:        log,
 		members:    newMemberTable(),
-		token:      InternalAuthToken(cfg.ClusterAuthKey),
+		signer:     newRequestSigner(cfg.ClusterAuthKey),
 		notifyCh:   make(chan bool, 16),
 		pokeCh:     make(chan struct{}, 1),
 		bootPokeCh: make(chan struct{}, 1),

@@ -1,11 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -162,13 +162,15 @@ func (n *Node) resolvePeer(addr string) string {
 }
 
 // internalRequest builds a request to another node's internal endpoint,
-// with our auth token and our ID (faults.FromHeader).
-func (n *Node) internalRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+// signed (internalauth.go) and with our ID (faults.FromHeader).
+func (n *Node) internalRequest(ctx context.Context, method, url string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(AuthHeader, n.token)
+	if err := n.signer.sign(req, body, time.Now()); err != nil {
+		return nil, err
+	}
 	req.Header.Set(faults.FromHeader, n.cfg.NodeID)
 	return req, nil
 }
