@@ -54,7 +54,8 @@ chaos: build
 	./$(BIN) chaos -runs $(CHAOS_RUNS)
 
 ## chaos-docker: the Compose cluster under container-level faults (docker kill/start,
-## pause/unpause, network disconnect/connect) with the runner's checks, and the
+## pause/unpause, network disconnect/connect, plus the nodes' fault API for bridges,
+## one-way cuts and apply lag) with the runner's checks, and the
 ## scripted container test; needs a Docker engine (also part of make test)
 chaos-docker:
 	$(GO) test -count=1 -v -run 'TestCompose' ./deploy/

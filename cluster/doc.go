@@ -10,7 +10,9 @@
 //
 //   - Raft: raft-boltdb/v2 log and stable store at DataDir/raft/raft.db (behind
 //     a 512-entry log cache), file snapshots (2 retained) in DataDir/raft, TCP
-//     transport. Leadership is observed through Config.NotifyCh in a leader
+//     transport with mutual TLS 1.3 after the preamble: every node derives
+//     the same cluster CA from ClusterAuthKey and signs a certificate of its
+//     own at start (raft_tls.go), so only holders of the key can speak raft. Leadership is observed through Config.NotifyCh in a leader
 //     loop; a new leader first issues a Barrier (so its FSM has applied all
 //     earlier terms), then runs the membership reconcile loop and
 //     Config.OnLeader until leadership is lost. If the Barrier fails three
@@ -19,8 +21,10 @@
 //     discovery and failure detection only. Each member advertises
 //     {id, raft_addr, api_addr} as metadata. Gossip proposes, the leader
 //     decides: only the leader changes the raft configuration.
-//   - HTTP (Handler): GET /v1/status and the authenticated internal endpoints
-//     /v1/internal/peers, /v1/internal/apply and /v1/internal/remove.
+//   - HTTP (Handler): GET /v1/status and the internal endpoints
+//     /v1/internal/peers, /v1/internal/apply and /v1/internal/remove, which
+//     take only requests signed with a key derived from ClusterAuthKey, within
+//     a minute of the node's clock and never twice (internalauth.go).
 //     Followers forward writes to the leader's API address.
 //
 // # Bootstrap (Consul's maybeBootstrap)
