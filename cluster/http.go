@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,13 +35,13 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		jsonhttp.Write(w, http.StatusOK, n.Status())
 	})
-	internal := func(pattern string, h http.HandlerFunc) {
+	internal := func(pattern string, h internalHandler) {
 		mux.Handle(pattern, n.cfg.Faults.GuardHTTP(n.auth(h)))
 	}
-	internal("GET /v1/internal/peers", func(w http.ResponseWriter, r *http.Request) {
+	internal("GET /v1/internal/peers", func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		jsonhttp.Write(w, http.StatusOK, n.peers())
 	})
-	internal("GET /v1/internal/commit-index", func(w http.ResponseWriter, r *http.Request) {
+	internal("GET /v1/internal/commit-index", func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		if n.raft.State() != raft.Leader {
 			jsonhttp.Error(w, http.StatusServiceUnavailable, ErrNotLeader.Error())
 			return
@@ -54,9 +53,13 @@ func (n *Node) Handler() http.Handler {
 	return mux
 }
 
+// internalHandler serves an internal endpoint; auth has read and verified
+// the body.
+type internalHandler func(w http.ResponseWriter, r *http.Request, body []byte)
+
 // auth reads the body (the signature covers it), verifies the request's
 // signature and hands the body on.
-func (n *Node) auth(h http.HandlerFunc) http.HandlerFunc {
+func (n *Node) auth(h internalHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandSize))
 		if err != nil {
@@ -72,22 +75,11 @@ func (n *Node) auth(h http.HandlerFunc) http.HandlerFunc {
 			jsonhttp.Error(w, code, msg)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h(w, r)
+		h(w, r, body)
 	}
 }
 
-func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {
-	cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandSize))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			jsonhttp.Error(w, http.StatusRequestEntityTooLarge, "command too large")
-			return
-		}
-		jsonhttp.Error(w, http.StatusBadRequest, "read command: "+err.Error())
-		return
-	}
+func (n *Node) handleApply(w http.ResponseWriter, r *http.Request, cmd []byte) {
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.ApplyTimeout)
 	defer cancel()
 	// Never forward again: a forwarded write is applied here or refused.
@@ -106,7 +98,7 @@ func (n *Node) handleApply(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request, _ []byte) {
 	id := r.URL.Query().Get("id")
 	if id == "" {
 		jsonhttp.Error(w, http.StatusBadRequest, "missing id")
