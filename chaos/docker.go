@@ -52,7 +52,7 @@ func newDockerCluster(cfg *DockerConfig, maxStaleness time.Duration) (*dockerClu
 			return nil, err
 		}
 		cfg.NetPrefix = prefix
-	} else if out, err := composeCmd(cfg.ComposeFile, cfg.Project, append(env, "KEYRAFT_NET_PREFIX="+cfg.NetPrefix), "up", "-d"); err != nil {
+	} else if out, err := Compose(cfg.ComposeFile, cfg.Project, append(env, "KEYRAFT_NET_PREFIX="+cfg.NetPrefix), "up", "-d"); err != nil {
 		return nil, fmt.Errorf("compose up: %v: %s", err, out)
 	}
 	d.cfg = *cfg
@@ -61,7 +61,7 @@ func newDockerCluster(cfg *DockerConfig, maxStaleness time.Duration) (*dockerClu
 }
 
 func (d *dockerCluster) compose(args ...string) (string, error) {
-	return composeCmd(d.cfg.ComposeFile, d.cfg.Project, d.env, args...)
+	return Compose(d.cfg.ComposeFile, d.cfg.Project, d.env, args...)
 }
 
 func (d *dockerCluster) container(n *node) string { return d.cfg.Project + "_" + n.id + "_1" }

@@ -87,7 +87,7 @@ func ComposeUp(file, project string, env []string) (string, error) {
 			return "", err
 		}
 		withPrefix := append(append([]string(nil), env...), "KEYRAFT_NET_PREFIX="+prefix)
-		out, err := composeCmd(file, project, withPrefix, "up", "-d")
+		out, err := Compose(file, project, withPrefix, "up", "-d")
 		if err == nil {
 			return prefix, nil
 		}
@@ -95,14 +95,15 @@ func ComposeUp(file, project string, env []string) (string, error) {
 		if !strings.Contains(out, "overlaps") {
 			return "", lastErr
 		}
-		_, _ = composeCmd(file, project, withPrefix, "down", "-v", "--remove-orphans", "-t", "5")
+		_, _ = Compose(file, project, withPrefix, "down", "-v", "--remove-orphans", "-t", "5")
 	}
 	return "", lastErr
 }
 
-// composeCmd runs docker-compose on one project with env added to this
-// process's environment.
-func composeCmd(file, project string, env []string, args ...string) (string, error) {
+// Compose runs docker-compose on one project with env added to this
+// process's environment, bounded by three minutes, and returns its
+// combined output.
+func Compose(file, project string, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", project, "-f", file}, args...)...)

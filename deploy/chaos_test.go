@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -36,9 +35,8 @@ func TestComposeChaos(t *testing.T) {
 		Ports:       []int{freePort(t), freePort(t), freePort(t)},
 	}
 	t.Cleanup(func() {
-		cmd := exec.Command("docker-compose", "-p", cfg.Project, "-f", cfg.ComposeFile, "down", "-v", "--remove-orphans", "-t", "5")
-		cmd.Env = append(os.Environ(), "KEYRAFT_NET_PREFIX="+cfg.NetPrefix)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		env := []string{"KEYRAFT_NET_PREFIX=" + cfg.NetPrefix}
+		if out, err := chaos.Compose(cfg.ComposeFile, cfg.Project, env, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
 			t.Logf("compose down: %v\n%s", err, out)
 		}
 	})
@@ -68,7 +66,7 @@ func TestComposeChaos(t *testing.T) {
 	}
 	t.Log("\n" + rep.Summary())
 	if !rep.Passed {
-		logs, _ := exec.Command("docker-compose", "-p", cfg.Project, "-f", cfg.ComposeFile, "logs", "--no-color", "--tail", "80").CombinedOutput()
+		logs, _ := chaos.Compose(cfg.ComposeFile, cfg.Project, nil, "logs", "--no-color", "--tail", "80")
 		t.Fatalf("robustness violations in the container run (seed %d); container logs:\n%s", seed, logs)
 	}
 }

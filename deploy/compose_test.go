@@ -119,12 +119,7 @@ func startCompose(t *testing.T) *composeCluster {
 }
 
 func (c *composeCluster) compose(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", c.project, "-f", "compose.yaml"}, args...)...)
-	cmd.Env = append(os.Environ(), c.env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return chaos.Compose("compose.yaml", c.project, c.env, args...)
 }
 
 func (c *composeCluster) container(node string) string { return c.project + "_" + node + "_1" }
